@@ -8,18 +8,24 @@
 //! `Disambiguation::Compatible`.
 
 mod fields;
+mod offsets;
 
 use std::fmt;
+use std::sync::Arc;
 
 use jiff::civil::{Date, Time};
-use jiff::tz::TimeZone;
-use jiff::Timestamp;
+use jiff::tz::{Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp};
 use serde::de::{self, Deserializer, Unexpected, Visitor};
 use serde::Deserialize;
 
 use self::fields::{field_path, MinuteRange, YearRange, MINUTES_PER_DAY, MIN_DAYS_IN_MONTH};
+use self::offsets::OffsetTable;
 use crate::error::ConfigError;
-use crate::window::{UnixNanos, Window};
+use crate::window::{UnixNanos, Window, NANOS_PER_SECOND};
+
+const NANOS_PER_MINUTE: UnixNanos = 60 * NANOS_PER_SECOND;
+const NANOS_PER_DAY: UnixNanos = 86_400 * NANOS_PER_SECOND;
 
 /// One entry of a rule's `time_intervals`, as written in the configuration.
 ///
@@ -128,6 +134,8 @@ pub struct TimeInterval {
     /// `None` matches every year.
     years: Option<Vec<YearRange>>,
     zone: TimeZone,
+    /// The zone's offset changes, shared with every interval in that zone.
+    offsets: Arc<OffsetTable>,
 }
 
 impl TimeInterval {
@@ -183,7 +191,9 @@ impl TimeInterval {
         if !errors.is_empty() {
             return Err(errors);
         }
+        let offsets = OffsetTable::of(spec.location.as_deref().unwrap_or("UTC"), &zone);
         Ok(TimeInterval {
+            offsets,
             times,
             weekdays,
             months,
@@ -207,39 +217,59 @@ impl TimeInterval {
     /// Appends the windows as [`Self::windows_touching`] does and returns how
     /// many local days it examined, which tests use to bound the cost.
     fn collect_windows(&self, from: UnixNanos, to: UnixNanos, out: &mut Vec<Window>) -> usize {
-        let Some((first_day, last_day)) = self.local_days_around(from, to) else {
+        let Some((first_day, last_day, offset)) = self.local_frame(from, to) else {
             return 0;
+        };
+
+        // With a constant offset, local midnight in UTC advances by exactly
+        // one day per day, so no window needs a zone lookup.
+        let midnight_of = |day: Date| -> Option<UnixNanos> {
+            let offset = offset?;
+            let timestamp = offset
+                .to_timestamp(day.to_datetime(Time::midnight()))
+                .ok()?;
+            Some(timestamp.as_nanosecond())
         };
 
         let mut days_examined = 0;
         let mut day = first_day;
+        let mut midnight = midnight_of(day);
         while day <= last_day {
             days_examined += 1;
 
             // Skipping a whole year or month keeps a far-off `years` entry or
             // an impossible date as cheap as a schedule that matches.
-            let next_day = if !self.contains_year(day.year()) {
-                Date::new(day.year().saturating_add(1), 1, 1).ok()
+            let (next_day, consecutive) = if !self.contains_year(day.year()) {
+                (Date::new(day.year().saturating_add(1), 1, 1).ok(), false)
             } else if !self.contains_month(day.month()) {
-                day.last_of_month().tomorrow().ok()
+                (day.last_of_month().tomorrow().ok(), false)
             } else {
                 if self.contains_day(day) {
-                    self.push_windows_of_day(day, from, to, out);
+                    self.push_windows_of_day(day, midnight, from, to, out);
                 }
-                day.tomorrow().ok()
+                (day.tomorrow().ok(), true)
             };
 
-            match next_day {
-                Some(next_day) => day = next_day,
-                None => break,
-            }
+            let Some(next_day) = next_day else {
+                break;
+            };
+            midnight = match midnight {
+                Some(value) if consecutive => Some(value + NANOS_PER_DAY),
+                _ => midnight_of(next_day),
+            };
+            day = next_day;
         }
         days_examined
     }
 
-    /// Returns the local days whose windows may touch `[from, to]`, or `None`
-    /// when the range is empty or outside the years jiff can represent.
-    fn local_days_around(&self, from: UnixNanos, to: UnixNanos) -> Option<(Date, Date)> {
+    /// Returns the local days whose windows may touch `[from, to]`, and the
+    /// zone's offset when it is constant over those days, or `None` when the
+    /// range is empty or outside the years jiff can represent.
+    ///
+    /// With a constant offset, local times convert by arithmetic instead of a
+    /// lookup in the zone's rules, which for current years means evaluating
+    /// its POSIX DST rule; most requests fall in such a stretch.
+    fn local_frame(&self, from: UnixNanos, to: UnixNanos) -> Option<(Date, Date, Option<Offset>)> {
         if from > to {
             return None;
         }
@@ -249,10 +279,24 @@ impl TimeInterval {
 
         // A DST gap or fold, or a zone that changed its offset by a whole
         // day, moves a day's windows by at most a day against UTC, so two
-        // days of margin on each side cannot miss a window.
+        // days of margin on each side cannot miss a window. The offset must
+        // hold a day beyond that margin, which the three-day span covers.
+        let span = SignedDuration::from_hours(3 * 24);
+        let frame_start = from.checked_sub(span).unwrap_or(from);
+        let frame_end = to.checked_add(span).unwrap_or(to);
+        let constant_offset = self.offsets.constant_offset(frame_start, frame_end);
+
+        // With a constant offset a local day's windows lie within that day,
+        // so only the day before (a window ending at 24:00 touches a `from`
+        // at midnight) and the days of the range itself are needed.
+        if let Some(offset) = constant_offset {
+            let first_day = days_before(offset.to_datetime(from).date(), 1);
+            let last_day = offset.to_datetime(to).date();
+            return Some((first_day, last_day, Some(offset)));
+        }
         let first_day = days_before(self.zone.to_datetime(from).date(), 2);
         let last_day = days_after(self.zone.to_datetime(to).date(), 2);
-        Some((first_day, last_day))
+        Some((first_day, last_day, None))
     }
 
     fn contains_year(&self, year: i16) -> bool {
@@ -287,25 +331,25 @@ impl TimeInterval {
         mask.checked_shr(day_of_month).unwrap_or(0) & 1 == 1
     }
 
+    /// `midnight` is the day's local midnight in UTC when the zone's offset
+    /// is constant around it; otherwise each time goes through the zone.
     fn push_windows_of_day(
         &self,
         day: Date,
+        midnight: Option<UnixNanos>,
         from: UnixNanos,
         to: UnixNanos,
         out: &mut Vec<Window>,
     ) {
         for range in &self.times {
-            let Some(start) = self.instant(day, range.start_minute) else {
-                continue;
+            let bounds = match midnight {
+                Some(midnight) => Some((
+                    midnight + UnixNanos::from(range.start_minute) * NANOS_PER_MINUTE,
+                    midnight + UnixNanos::from(range.end_minute) * NANOS_PER_MINUTE,
+                )),
+                None => self.zone_bounds(day, range),
             };
-            let end = if range.end_minute == MINUTES_PER_DAY {
-                day.tomorrow()
-                    .ok()
-                    .and_then(|next_day| self.instant(next_day, 0))
-            } else {
-                self.instant(day, range.end_minute)
-            };
-            let Some(end) = end else {
+            let Some((start, end)) = bounds else {
                 continue;
             };
 
@@ -322,6 +366,17 @@ impl TimeInterval {
                 out.push(window);
             }
         }
+    }
+
+    /// Converts a time range of `day` to UTC through the zone's rules.
+    fn zone_bounds(&self, day: Date, range: &MinuteRange) -> Option<(UnixNanos, UnixNanos)> {
+        let start = self.instant(day, range.start_minute)?;
+        let end = if range.end_minute == MINUTES_PER_DAY {
+            self.instant(day.tomorrow().ok()?, 0)?
+        } else {
+            self.instant(day, range.end_minute)?
+        };
+        Some((start, end))
     }
 
     /// Converts minutes since local midnight of `day` to UTC nanoseconds,
@@ -722,8 +777,9 @@ mod tests {
         let every_day_days = every_day.collect_windows(from, to, &mut every_day_windows);
 
         assert!(far_off_windows.is_empty(), "{far_off_windows:?}");
-        // 2026-05-30 to 2026-06-05: the range's local days and two on each side.
-        assert_eq!(every_day_days, 7);
+        // UTC has a constant offset: 2026-05-31 (a window ending at 24:00
+        // touches `from`) to 2026-06-03, the range's last local day.
+        assert_eq!(every_day_days, 4);
         assert!(
             far_off_days <= every_day_days,
             "{far_off_days} > {every_day_days}"

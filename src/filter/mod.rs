@@ -57,7 +57,7 @@ impl RootContext for ResponderRoot {
                     error!("invalid configuration: {problem}");
                 }
                 error!(
-                    "configuration rejected with {} errors; {}",
+                    "configuration rejected with {} error(s); {}",
                     errors.len(),
                     if self.snapshot.is_some() {
                         "the previous configuration stays in force"

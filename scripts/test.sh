@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every check the project has: setup, the wasm build, formatting, clippy
+# for the host and for wasm32-wasip1, then `cargo test`, which runs the host
+# unit tests and the tests against a real Envoy in tests/. Stops at the first
+# failure and exits non-zero.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$repo_root"
+
+step() {
+    echo "==> $*" >&2
+}
+
+step "setup"
+scripts/setup.sh
+
+step "build the wasm module"
+scripts/build.sh
+
+step "cargo fmt --check"
+cargo fmt --check
+
+step "clippy (host)"
+cargo clippy --all-targets -- -D warnings
+
+step "clippy (wasm32-wasip1)"
+cargo clippy --target wasm32-wasip1 --lib -- -D warnings
+
+step "cargo test"
+ENVOY_BIN="${ENVOY_BIN:-$repo_root/.tools/bin/envoy}" cargo test
