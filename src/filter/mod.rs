@@ -7,6 +7,7 @@ use std::rc::Rc;
 use std::time::UNIX_EPOCH;
 
 use log::{error, info, warn};
+use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, ContextType, LogLevel};
 
@@ -17,6 +18,10 @@ use crate::request::{
 use crate::timestamp::format_utc;
 use crate::window::UnixNanos;
 use metrics::Metrics;
+
+/// Filter state names; Envoy stores them with the prefix `wasm.`.
+const OUTCOME_STATE: &str = "downtime_responder.outcome";
+const RULES_STATE: &str = "downtime_responder.rule_ids";
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -176,6 +181,10 @@ impl WebhookRequest {
         let now = self.now();
         let answer = answer_body(&self.snapshot, &body, now);
         self.log_answer(&answer);
+        if let Some(decision) = &answer.decision {
+            let rule_ids = decision.rule_ids(&self.snapshot).join(",");
+            self.set_filter_state(RULES_STATE, &rule_ids);
+        }
         self.send(&answer.reply);
     }
 
@@ -192,6 +201,7 @@ impl WebhookRequest {
     fn send(&mut self, reply: &Reply) {
         self.reading_body = false;
         self.metrics.count(reply.outcome);
+        self.set_filter_state(OUTCOME_STATE, reply.outcome.as_str());
 
         let mut headers = vec![
             ("content-type", "text/plain; charset=utf-8"),
@@ -201,6 +211,14 @@ impl WebhookRequest {
             headers.push(("allow", allow));
         }
         self.send_http_response(reply.status, headers, Some(reply.body.as_bytes()));
+    }
+
+    /// Stores a value in filter state, where Envoy's access log reads it as
+    /// `%FILTER_STATE(wasm.<name>:PLAIN)%`.
+    fn set_filter_state(&self, name: &str, value: &str) {
+        if let Err(status) = hostcalls::set_property(vec![name], Some(value.as_bytes())) {
+            warn!("failed to set filter state {name}: {status:?}");
+        }
     }
 
     fn log_answer(&self, answer: &BodyAnswer) {
