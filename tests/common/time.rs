@@ -50,3 +50,8 @@ fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let year = year_of_era + era * 400 + i64::from(month <= 2);
     (year, month, day)
 }
+
+/// Returns the day of the month of a day counted from 1970-01-01.
+pub fn day_of_month(days: i64) -> i64 {
+    civil_from_days(days).2
+}
