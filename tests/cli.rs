@@ -64,15 +64,14 @@ fn version_names_commit() {
 
 #[test]
 fn check_accepts_valid_configurations() {
-    for name in ["recurring.json"] {
-        let output = run(&["check", &fixture(name)]);
-        assert!(output.status.success(), "{}", stderr(&output));
-        assert!(
-            stdout(&output).contains("valid, 4 rules"),
-            "{}",
-            stdout(&output)
-        );
-    }
+    let output = run(&["check", &fixture("recurring.json")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("valid, 4 rules"),
+        "{}",
+        stdout(&output)
+    );
+
     let example: PathBuf = [env!("CARGO_MANIFEST_DIR"), "envoy", "rules.example.json"]
         .iter()
         .collect();
