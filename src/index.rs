@@ -4,6 +4,8 @@
 
 use std::collections::HashMap;
 
+use foldhash::fast::RandomState;
+
 use crate::site::{port_and_path_match, HostPattern, SitePattern, Target};
 
 /// Position of a rule in `Snapshot::rules`.
@@ -14,31 +16,34 @@ struct SiteEntry {
     rule: RuleIndexEntry,
     port: Option<u16>,
     path: Box<str>,
+    /// Whether the entry also matches the host with `www.` in front. The
+    /// alias is resolved at lookup rather than stored as a second key, which
+    /// halves the index for large rule sets.
+    www_alias: bool,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct RuleIndex {
-    exact: HashMap<Box<str>, Vec<SiteEntry>>,
-    wildcard: HashMap<Box<str>, Vec<SiteEntry>>,
-    slugs: HashMap<Box<str>, Vec<RuleIndexEntry>>,
+    exact: HashMap<Box<str>, Vec<SiteEntry>, RandomState>,
+    wildcard: HashMap<Box<str>, Vec<SiteEntry>, RandomState>,
+    slugs: HashMap<Box<str>, Vec<RuleIndexEntry>, RandomState>,
     all: Vec<RuleIndexEntry>,
 }
 
 impl RuleIndex {
     pub fn add_site(&mut self, rule: RuleIndexEntry, pattern: &SitePattern, exact_host: bool) {
-        let entry = SiteEntry {
+        let mut entry = SiteEntry {
             rule,
             port: pattern.port,
             path: pattern.path.as_str().into(),
+            www_alias: false,
         };
         match &pattern.host {
             HostPattern::Wildcard(suffix) => {
                 push(&mut self.wildcard, suffix, entry);
             }
             HostPattern::Exact(host) => {
-                if pattern.is_domain && !exact_host && !host.starts_with("www.") {
-                    push(&mut self.exact, &format!("www.{host}"), entry.clone());
-                }
+                entry.www_alias = pattern.is_domain && !exact_host && !host.starts_with("www.");
                 push(&mut self.exact, host, entry);
             }
         }
@@ -67,14 +72,19 @@ impl RuleIndex {
         out.extend_from_slice(&self.all);
 
         if let Some(entries) = self.exact.get(target.host.as_str()) {
-            collect_sites(entries, target, out);
+            collect_sites(entries, target, out, false);
+        }
+        if let Some(apex) = target.host.strip_prefix("www.") {
+            if let Some(entries) = self.exact.get(apex) {
+                collect_sites(entries, target, out, true);
+            }
         }
         // `*.example.com` is stored under `example.com`, so the lookups start at
         // the parent of the host: the apex itself is never a wildcard match.
         let mut rest = target.host.as_str();
         while let Some((_, parent)) = rest.split_once('.') {
             if let Some(entries) = self.wildcard.get(parent) {
-                collect_sites(entries, target, out);
+                collect_sites(entries, target, out, false);
             }
             rest = parent;
         }
@@ -90,7 +100,7 @@ impl RuleIndex {
     }
 }
 
-fn push(map: &mut HashMap<Box<str>, Vec<SiteEntry>>, key: &str, entry: SiteEntry) {
+fn push(map: &mut HashMap<Box<str>, Vec<SiteEntry>, RandomState>, key: &str, entry: SiteEntry) {
     match map.get_mut(key) {
         Some(entries) => entries.push(entry),
         None => {
@@ -99,8 +109,18 @@ fn push(map: &mut HashMap<Box<str>, Vec<SiteEntry>>, key: &str, entry: SiteEntry
     }
 }
 
-fn collect_sites(entries: &[SiteEntry], target: &Target, out: &mut Vec<RuleIndexEntry>) {
+/// Collects the entries whose port and path accept the target; through the
+/// `www.` alias only the entries that allow it.
+fn collect_sites(
+    entries: &[SiteEntry],
+    target: &Target,
+    out: &mut Vec<RuleIndexEntry>,
+    via_alias: bool,
+) {
     for entry in entries {
+        if via_alias && !entry.www_alias {
+            continue;
+        }
         if port_and_path_match(entry.port, &entry.path, target) {
             out.push(entry.rule);
         }
