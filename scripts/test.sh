@@ -27,5 +27,8 @@ cargo clippy --all-targets -- -D warnings
 step "clippy (wasm32-wasip1)"
 cargo clippy --target wasm32-wasip1 --lib -- -D warnings
 
+step "setup for the Istio tests"
+scripts/setup-istio-tools.sh
+
 step "cargo test"
 ENVOY_BIN="${ENVOY_BIN:-$repo_root/.tools/bin/envoy}" cargo test

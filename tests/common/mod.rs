@@ -9,6 +9,8 @@
 #![allow(dead_code)]
 
 pub mod http;
+pub mod istio;
+pub mod registry;
 pub mod time;
 
 use std::fs::{self, File};
