@@ -61,6 +61,39 @@ impl RuleIndex {
         self.all.push(rule);
     }
 
+    /// Adds the entries of `other`, whose rule positions start at `offset`
+    /// in the combined rule list.
+    pub fn append_shifted(&mut self, other: RuleIndex, offset: RuleIndexEntry) {
+        let shift_sites = |entries: Vec<SiteEntry>| {
+            entries.into_iter().map(move |mut entry| {
+                entry.rule = entry.rule.saturating_add(offset);
+                entry
+            })
+        };
+        for (host, entries) in other.exact {
+            self.exact
+                .entry(host)
+                .or_default()
+                .extend(shift_sites(entries));
+        }
+        for (suffix, entries) in other.wildcard {
+            self.wildcard
+                .entry(suffix)
+                .or_default()
+                .extend(shift_sites(entries));
+        }
+        for (slug, rules) in other.slugs {
+            let shifted = rules.into_iter().map(|rule| rule.saturating_add(offset));
+            self.slugs.entry(slug).or_default().extend(shifted);
+        }
+        self.all.extend(
+            other
+                .all
+                .into_iter()
+                .map(|rule| rule.saturating_add(offset)),
+        );
+    }
+
     /// Fills `out` with the rules that match, each once, in rule order.
     pub fn matching_rules(
         &self,
@@ -244,6 +277,21 @@ mod tests {
             vec![0, 2]
         );
         assert_eq!(matches(&index, "http://other.test/", None), vec![2]);
+    }
+
+    #[test]
+    fn appended_index_shifts_rule_positions() {
+        let mut own = index(&[("example.com", false)]);
+        let mut other = index(&[("example.com", true), ("*.example.org", false)]);
+        other.add_slug(0, "host");
+        other.add_all(1);
+        own.append_shifted(other, 5);
+        assert_eq!(matches(&own, "http://example.com/", None), vec![0, 5, 6]);
+        assert_eq!(matches(&own, "http://www.example.com/", None), vec![0, 6]);
+        assert_eq!(
+            matches(&own, "http://a.example.org/", Some("HOST")),
+            vec![5, 6]
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod notification;
 pub mod recurring;
 pub mod request;
 pub mod site;
+pub mod source;
 pub mod timestamp;
 pub mod window;
 

@@ -130,9 +130,13 @@ fn parse_url(value: Option<Value>) -> Result<Url, NotificationError> {
             url.scheme().to_string(),
         ));
     }
-    // WHATWG parsing already rejects http(s) URLs without a host; the check
-    // keeps that contract explicit.
-    if url.host_str().is_none_or(str::is_empty) {
+    // WHATWG parsing already rejects http(s) URLs without a host, but keeps a
+    // host of dots only (`https://./`), which matching would see as empty
+    // once the trailing dots are removed.
+    if url
+        .host_str()
+        .is_none_or(|host| host.trim_end_matches('.').is_empty())
+    {
         return Err(NotificationError::InvalidUrl("missing host".to_string()));
     }
     Ok(url)
@@ -209,6 +213,19 @@ mod tests {
         assert_eq!(notification.as_ref().map(|n| n.code), Some(0));
         assert_eq!(notification.as_ref().and_then(|n| n.host.clone()), None);
         assert_eq!(notification.as_ref().and_then(|n| n.ts), None);
+    }
+
+    #[test]
+    fn host_of_dots_only_is_missing() {
+        // Found by the notification fuzz target.
+        assert_eq!(
+            reason(r#"{"url":"https:/./a//","code":503}"#),
+            "field `url` is not a URL: missing host"
+        );
+        assert_eq!(
+            reason(r#"{"url":"http://.../","code":503}"#),
+            "field `url` is not a URL: missing host"
+        );
     }
 
     #[test]

@@ -96,9 +96,19 @@ impl SitePattern {
         let url = Url::parse(&format!("{scheme}://{rest}"))
             .map_err(|error| format!("{entry:?} is not a valid site ({error})"))?;
         let is_domain = matches!(url.host(), Some(Host::Domain(_)));
-        let host = normalise_host(url.host_str().unwrap_or_default());
+        let parsed_host = url.host_str().unwrap_or_default();
+        let host = normalise_host(parsed_host);
         if host.is_empty() {
             return Err(format!("{entry:?} has no host"));
+        }
+        // Only one trailing dot is the DNS root. With more, or an empty label
+        // inside, removing the dots would name another host: `193.0...` would
+        // become `193.0`, which the URL parser reads as 193.0.0.0.
+        let labels = parsed_host.strip_suffix('.').unwrap_or(parsed_host);
+        if labels.split('.').any(str::is_empty) {
+            return Err(format!(
+                "{entry:?} has an empty label in its host; remove the extra dots"
+            ));
         }
         if wildcard && !is_domain {
             return Err(format!("{entry:?} puts a wildcard on an IP address"));
@@ -318,6 +328,25 @@ mod tests {
         assert!(SitePattern::parse("example.com:99999")
             .unwrap_err()
             .contains("not a valid site"));
+    }
+
+    #[test]
+    fn empty_host_labels_are_rejected() {
+        // Found by the site-pattern fuzz target: `193.0...` lost its dots and
+        // became a host that the URL parser reads as an IPv4 address.
+        for entry in [
+            "193.0.../#",
+            "example.com..",
+            "a..b.example",
+            "https://.example.com/",
+        ] {
+            let error = SitePattern::parse(entry).unwrap_err();
+            assert!(error.contains("empty label"), "{entry}: {error}");
+        }
+        assert_eq!(
+            pattern("example.com./blog").host,
+            HostPattern::Exact("example.com".to_string())
+        );
     }
 
     #[test]

@@ -185,3 +185,40 @@ fn explain_rejects_bad_arguments() {
     assert_eq!(bad_time.status.code(), Some(2));
     assert!(stderr(&bad_time).contains("--at: \"next sunday\" is not an RFC 3339 timestamp"));
 }
+
+#[test]
+fn check_document_validates_rules() {
+    let output = run(&["check-document", &fixture("source-document.json")]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("valid, 2 rules"),
+        "{}",
+        stdout(&output)
+    );
+
+    let invalid = run(&["check-document", &fixture("invalid.json")]);
+    assert_eq!(invalid.status.code(), Some(1));
+    assert!(
+        stderr(&invalid).contains("unknown field `webhook`"),
+        "{}",
+        stderr(&invalid)
+    );
+}
+
+#[test]
+fn check_document_rejects_shared_ids() {
+    let config = fixture("recurring.json");
+    let output = run(&[
+        "check-document",
+        &fixture("source-document.json"),
+        "--config",
+        &config,
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let errors = stderr(&output);
+    assert!(
+        errors.contains("error: rules[1].id: \"weekly-db-maintenance\" is already the id of rules[0] in the filter configuration"),
+        "{errors}"
+    );
+    assert!(!errors.contains("rules[0].id"), "{errors}");
+}

@@ -1,7 +1,7 @@
 //! The operator CLI: validates configurations exactly as the filter does and
 //! explains the answer the filter would give at a chosen instant.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,9 +9,19 @@ use clap::{Parser, Subcommand};
 
 use downtime_responder::config::{Schedule, Snapshot};
 use downtime_responder::decision::{decide, Outcome};
+use downtime_responder::error::ConfigError;
 use downtime_responder::notification;
+use downtime_responder::source;
 use downtime_responder::timestamp::{format_instant, format_utc, parse_rfc3339};
 use downtime_responder::window::{UnixNanos, NANOS_PER_SECOND};
+
+/// Prints a line to standard output, ignoring a closed pipe (as in
+/// `downtime-responder explain … | head -1`), where `println!` would panic.
+macro_rules! output {
+    ($($argument:tt)*) => {{
+        let _ = writeln!(std::io::stdout(), $($argument)*);
+    }};
+}
 
 #[derive(Parser)]
 #[command(
@@ -30,6 +40,16 @@ enum Command {
     Check {
         /// Configuration file (JSON), or `-` for standard input.
         config: String,
+    },
+    /// Validate a rules-source document (`{"rules": [...]}`) as the filter
+    /// does before adopting it; exit 1 on any error.
+    CheckDocument {
+        /// Rules document (JSON), or `-` for standard input.
+        document: String,
+        /// The filter configuration the document is merged with, to check
+        /// that no rule id appears in both.
+        #[arg(long)]
+        config: Option<String>,
     },
     /// Print the answer the filter would give, then the rules and windows behind it.
     Explain {
@@ -63,6 +83,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check { config } => check(&config),
+        Command::CheckDocument { document, config } => check_document(&document, config.as_deref()),
         Command::Explain {
             config,
             url,
@@ -77,8 +98,39 @@ fn check(path: &str) -> ExitCode {
     let Some(snapshot) = load(path) else {
         return ExitCode::FAILURE;
     };
-    println!("{path}: valid, {} rules", snapshot.rules.len());
+    output!("{path}: valid, {} rules", snapshot.rules.len());
     ExitCode::SUCCESS
+}
+
+fn check_document(path: &str, config_path: Option<&str>) -> ExitCode {
+    let bytes = match read_input(path) {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            eprintln!("error: cannot read {path}: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+
+    let result = match config_path {
+        None => source::validate_document(&bytes).map(|rules| rules.len()),
+        Some(config_path) => {
+            let Some(own) = load(config_path) else {
+                return ExitCode::FAILURE;
+            };
+            source::parse_rules_document(&bytes)
+                .and_then(|rules| source::merge(&own, &rules).map(|_| rules.len()))
+        }
+    };
+    match result {
+        Ok(count) => {
+            output!("{path}: valid, {count} rules");
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            report(path, &errors);
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn explain(path: &str, url: &str, host: Option<&str>, code: u16, at: Option<&str>) -> ExitCode {
@@ -103,9 +155,9 @@ fn explain(path: &str, url: &str, host: Option<&str>, code: u16, at: Option<&str
     };
 
     let decision = decide(&snapshot, &notification, now);
-    println!("{}", decision.body());
-    println!("outcome: {}", decision.outcome.as_str());
-    println!("evaluated at: {}", format_instant(now));
+    output!("{}", decision.body());
+    output!("outcome: {}", decision.outcome.as_str());
+    output!("evaluated at: {}", format_instant(now));
 
     let matched: Vec<&str> = decision
         .matched
@@ -113,7 +165,7 @@ fn explain(path: &str, url: &str, host: Option<&str>, code: u16, at: Option<&str
         .filter_map(|rule| snapshot.rules.get(*rule as usize))
         .map(|rule| rule.id.as_str())
         .collect();
-    println!(
+    output!(
         "matching rules: {}",
         if matched.is_empty() {
             "none".to_string()
@@ -122,7 +174,7 @@ fn explain(path: &str, url: &str, host: Option<&str>, code: u16, at: Option<&str
         }
     );
     if notification.is_success() {
-        println!("code {code} is 2xx: the site is up, so the answer is ok");
+        output!("code {code} is 2xx: the site is up, so the answer is ok");
     }
 
     if let Some(chain) = &decision.chain {
@@ -134,7 +186,7 @@ fn explain(path: &str, url: &str, host: Option<&str>, code: u16, at: Option<&str
                 Schedule::OneOff(_) => "one-off",
                 Schedule::Recurring(_) => "recurring",
             };
-            println!(
+            output!(
                 "window: {} to {} from {} ({kind}{})",
                 format_instant(window.start),
                 format_instant(window.end),
@@ -146,9 +198,9 @@ fn explain(path: &str, url: &str, host: Option<&str>, code: u16, at: Option<&str
                 }
             );
         }
-        println!("chain ends: {}", format_instant(chain.end));
+        output!("chain ends: {}", format_instant(chain.end));
         let cap = now + snapshot.max_suppression;
-        println!(
+        output!(
             "cap: {} (max_suppression_seconds {})",
             format_instant(cap),
             snapshot.max_suppression / NANOS_PER_SECOND
@@ -159,7 +211,7 @@ fn explain(path: &str, url: &str, host: Option<&str>, code: u16, at: Option<&str
             .would_suppress_until
             .and_then(format_utc)
             .unwrap_or_default();
-        println!("dry run: would answer {would}");
+        output!("dry run: would answer {would}");
     }
     ExitCode::SUCCESS
 }
@@ -176,13 +228,17 @@ fn load(path: &str) -> Option<Snapshot> {
     match Snapshot::from_json(&bytes) {
         Ok(snapshot) => Some(snapshot),
         Err(errors) => {
-            for error in &errors {
-                eprintln!("error: {error}");
-            }
-            eprintln!("{path}: invalid, {} errors", errors.len());
+            report(path, &errors);
             None
         }
     }
+}
+
+fn report(path: &str, errors: &[ConfigError]) {
+    for error in errors {
+        eprintln!("error: {error}");
+    }
+    eprintln!("{path}: invalid, {} error(s)", errors.len());
 }
 
 fn read_input(path: &str) -> std::io::Result<Vec<u8>> {

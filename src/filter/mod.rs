@@ -1,10 +1,15 @@
 //! The proxy-wasm glue: moves bytes between Envoy and the core. Everything it
-//! decides is decided in `request` and `decision`.
+//! decides is decided in `request`, `decision` and `source`.
+//!
+//! One module contains two plugins, chosen by root_id: the HTTP filter (any
+//! root_id other than `rules_source`) and the rules source service.
 
 mod metrics;
+mod shared_data;
+mod source;
 
 use std::rc::Rc;
-use std::time::UNIX_EPOCH;
+use std::time::{Duration, UNIX_EPOCH};
 
 use log::{error, info, warn};
 use proxy_wasm::hostcalls;
@@ -15,22 +20,54 @@ use crate::config::Snapshot;
 use crate::request::{
     answer_body, check_headers, too_large, BodyAnswer, HeadersVerdict, Reply, RequestHead,
 };
+use crate::source::{merge, parse_rules_document, Follower, Update};
 use crate::timestamp::format_utc;
 use crate::window::UnixNanos;
 use metrics::Metrics;
+use shared_data::HostStore;
+use source::SourceRoot;
 
 /// Filter state names; Envoy stores them with the prefix `wasm.`.
 const OUTCOME_STATE: &str = "downtime_responder.outcome";
 const RULES_STATE: &str = "downtime_responder.rule_ids";
 
+/// How often a filter VM checks the rules source's version key. The check
+/// reads one small shared-data value, and the rules are parsed only when
+/// the version changed.
+const SOURCE_CHECK_PERIOD: Duration = Duration::from_secs(1);
+
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(ResponderRoot::default()) });
+    proxy_wasm::set_root_context(new_root_context);
 }}
+
+/// Creates the HTTP filter's root context, or the rules source service's
+/// when the plugin's root_id is `rules_source`. Envoy returns the
+/// `plugin_root_id` property while it creates a root context.
+fn new_root_context(_context_id: u32) -> Box<dyn RootContext> {
+    let root_id = hostcalls::get_property(vec!["plugin_root_id"])
+        .ok()
+        .flatten()
+        .unwrap_or_default();
+    if root_id == source::ROOT_ID.as_bytes() {
+        Box::new(SourceRoot::default())
+    } else {
+        Box::new(ResponderRoot::default())
+    }
+}
+
+/// The filter's own compiled configuration, kept to merge with each source version.
+struct OwnConfiguration {
+    snapshot: Rc<Snapshot>,
+}
 
 #[derive(Default)]
 struct ResponderRoot {
+    own: Option<OwnConfiguration>,
+    /// The rules in force: the own configuration merged with the last
+    /// adopted source version, or the own configuration alone.
     snapshot: Option<Rc<Snapshot>>,
+    follower: Follower,
     metrics: Option<Rc<Metrics>>,
 }
 
@@ -44,7 +81,8 @@ impl RootContext for ResponderRoot {
             .clone();
         let configuration = self.get_plugin_configuration().unwrap_or_default();
 
-        match Snapshot::from_json(&configuration) {
+        let compiled = Snapshot::from_json(&configuration);
+        match compiled {
             Ok(snapshot) => {
                 info!(
                     "downtime-responder {} (commit {}) configured: {} rules, webhook path {}",
@@ -54,26 +92,37 @@ impl RootContext for ResponderRoot {
                     snapshot.webhook.path
                 );
                 metrics.configuration_accepted(snapshot.rules.len());
-                self.snapshot = Some(Rc::new(snapshot));
+                let snapshot = Rc::new(snapshot);
+                self.snapshot = Some(Rc::clone(&snapshot));
+                self.own = Some(OwnConfiguration { snapshot });
+
+                // A new configuration merges with the source version already
+                // published, without waiting for the next check.
+                self.follower = Follower::default();
+                self.follow_source();
+                if let Err(status) = hostcalls::set_tick_period(SOURCE_CHECK_PERIOD) {
+                    warn!("failed to set the rules source check timer: {status:?}");
+                }
                 true
             }
             Err(errors) => {
                 for problem in &errors {
                     error!("invalid configuration: {problem}");
                 }
+                // Envoy gives each new configuration a new root context, so
+                // only Envoy can tell whether an earlier configuration exists.
                 error!(
-                    "configuration rejected with {} error(s); {}",
-                    errors.len(),
-                    if self.snapshot.is_some() {
-                        "the previous configuration stays in force"
-                    } else {
-                        "the filter has no configuration"
-                    }
+                    "configuration rejected with {} error(s); Envoy keeps the previous configuration if there is one",
+                    errors.len()
                 );
                 metrics.configuration_rejected();
                 false
             }
         }
+    }
+
+    fn on_tick(&mut self) {
+        self.follow_source();
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
@@ -89,6 +138,58 @@ impl RootContext for ResponderRoot {
 
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
+    }
+}
+
+impl ResponderRoot {
+    /// Adopts a new version of the rules source, if one was published.
+    fn follow_source(&mut self) {
+        let update = match self.follower.poll(&HostStore) {
+            Ok(Some(update)) => update,
+            Ok(None) => return,
+            Err(error) => {
+                warn!("failed to read the rules source from shared data: {error:?}");
+                return;
+            }
+        };
+        let Some(own) = &self.own else {
+            return;
+        };
+
+        let merged = parse_rules_document(&update.document)
+            .and_then(|source_rules| merge(&own.snapshot, &source_rules));
+        match merged {
+            Ok(snapshot) => {
+                info!(
+                    "rules source version {} adopted: {} rules in force, {} of them from the filter configuration",
+                    update.version,
+                    snapshot.rules.len(),
+                    own.snapshot.rules.len()
+                );
+                if let Some(metrics) = &self.metrics {
+                    metrics.rules_in_force(snapshot.rules.len());
+                }
+                self.snapshot = Some(Rc::new(snapshot));
+            }
+            Err(errors) => self.reject_source(&update, &errors),
+        }
+    }
+
+    fn reject_source(&self, update: &Update, errors: &[crate::error::ConfigError]) {
+        for problem in errors {
+            error!(
+                "invalid rules source document version {}: {problem}",
+                update.version
+            );
+        }
+        error!(
+            "rules source version {} rejected with {} error(s); the rules in force stay",
+            update.version,
+            errors.len()
+        );
+        if let Some(metrics) = &self.metrics {
+            metrics.source_rejected();
+        }
     }
 }
 
@@ -249,11 +350,19 @@ impl WebhookRequest {
             "notification url={} code={} host={} ts={} type={} outcome={} until={until}{would} rules={}",
             notification.url,
             notification.code,
-            notification.host.as_deref().unwrap_or("-"),
+            notification.host.as_deref().map_or_else(|| "-".to_string(), loggable),
             notification.ts.map_or_else(|| "-".to_string(), |ts| ts.to_string()),
-            notification.kind.as_deref().unwrap_or("-"),
+            notification.kind.as_deref().map_or_else(|| "-".to_string(), loggable),
             decision.outcome.as_str(),
             if rules.is_empty() { "-" } else { &rules },
         );
     }
+}
+
+/// Escapes control characters, quotes and backslashes in a value taken from
+/// the request body, so a `host` or `type` cannot forge a log line or send
+/// terminal escapes. The URL needs no escaping: WHATWG serialisation
+/// percent-encodes such characters.
+fn loggable(value: &str) -> String {
+    value.escape_debug().to_string()
 }

@@ -8,9 +8,13 @@
 // Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod ecds;
 pub mod http;
 pub mod istio;
+pub mod launch;
+pub mod live;
 pub mod registry;
+pub mod rules_source;
 pub mod time;
 
 use std::fs::{self, File};
