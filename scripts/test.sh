@@ -30,12 +30,13 @@ cargo clippy --target wasm32-wasip1 --lib -- -D warnings
 step "setup for the Istio tests"
 scripts/setup-istio-tools.sh
 
-step "cargo test"
-ENVOY_BIN="${ENVOY_BIN:-$repo_root/.tools/bin/envoy}" cargo test
-
+# Fuzzing runs before the tests, so the test summary is the last output.
 # The fuzz run takes a few minutes, so a local run skips it unless
 # FUZZ_SECONDS asks for it. CI runs each target for 60 s.
 if [[ "${CI:-}" == "true" || -n "${FUZZ_SECONDS:-}" ]]; then
     step "fuzz each target for ${FUZZ_SECONDS:-60} s"
     scripts/fuzz.sh "${FUZZ_SECONDS:-60}"
 fi
+
+step "cargo test"
+ENVOY_BIN="${ENVOY_BIN:-$repo_root/.tools/bin/envoy}" cargo test
