@@ -227,10 +227,11 @@ impl HttpContext for WebhookRequest {
             HeadersVerdict::PassThrough => Action::Continue,
             HeadersVerdict::Reply(reply) => {
                 info!(
-                    "notification rejected: outcome={} status={} method={}",
+                    "notification rejected: outcome={} status={} method={} reason={}",
                     reply.outcome.as_str(),
                     reply.status,
-                    method
+                    loggable(&method),
+                    reply.body
                 );
                 self.send(&reply);
                 Action::Pause
@@ -252,7 +253,10 @@ impl HttpContext for WebhookRequest {
 
         if body_size > self.snapshot.webhook.max_body_bytes {
             let reply = too_large(&self.snapshot.webhook);
-            info!("notification rejected: outcome=too_large status=413 bytes>{body_size}");
+            info!(
+                "notification rejected: outcome=too_large status=413 reason={} (received {body_size} bytes so far)",
+                reply.body
+            );
             self.send(&reply);
             return Action::Pause;
         }
