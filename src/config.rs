@@ -116,10 +116,29 @@ impl Schedule {
 }
 
 impl Snapshot {
-    /// Parses, validates and compiles a configuration document.
+    /// Parses, validates and compiles a configuration document. Each rule is
+    /// compiled as soon as it is read, so the document's rules never exist
+    /// twice in memory: a proxy-wasm VM keeps its peak memory for life.
     pub fn from_json(bytes: &[u8]) -> Result<Snapshot, Vec<ConfigError>> {
-        let spec = parse_document::<ConfigSpec>(bytes)?;
-        compile(&spec)
+        let document = parse_document::<StreamedConfig>(bytes)?;
+        let mut errors = Vec::new();
+        let settings = compile_settings(
+            &document.webhook,
+            document.max_suppression_seconds,
+            document.chain_gap_seconds,
+            &mut errors,
+        );
+        let CompiledRules {
+            rules,
+            index,
+            errors: mut rule_errors,
+        } = document.rules;
+        errors.append(&mut rule_errors);
+
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(settings.into_snapshot(document.dry_run, rules, index))
     }
 }
 
@@ -159,20 +178,10 @@ pub fn parse_document<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, V
 pub fn compile(spec: &ConfigSpec) -> Result<Snapshot, Vec<ConfigError>> {
     let mut errors = Vec::new();
 
-    let webhook = compile_webhook(&spec.webhook, &mut errors);
-    let max_suppression = bounded_seconds(
-        spec.max_suppression_seconds
-            .unwrap_or(DEFAULT_MAX_SUPPRESSION_SECONDS),
-        1,
-        MAX_SUPPRESSION_SECONDS_LIMIT,
-        "max_suppression_seconds",
-        &mut errors,
-    );
-    let chain_gap = bounded_seconds(
-        spec.chain_gap_seconds.unwrap_or(0),
-        0,
-        CHAIN_GAP_SECONDS_LIMIT,
-        "chain_gap_seconds",
+    let settings = compile_settings(
+        &spec.webhook,
+        spec.max_suppression_seconds,
+        spec.chain_gap_seconds,
         &mut errors,
     );
     let (rules, index) = compile_rules(&spec.rules, "rules", &mut errors);
@@ -180,14 +189,55 @@ pub fn compile(spec: &ConfigSpec) -> Result<Snapshot, Vec<ConfigError>> {
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Snapshot {
+    Ok(settings.into_snapshot(spec.dry_run, rules, index))
+}
+
+/// The compiled top-level settings, before the rules join them.
+struct Settings {
+    webhook: Webhook,
+    max_suppression: UnixNanos,
+    chain_gap: UnixNanos,
+}
+
+impl Settings {
+    fn into_snapshot(self, dry_run: Option<bool>, rules: Vec<Rule>, index: RuleIndex) -> Snapshot {
+        Snapshot {
+            webhook: self.webhook,
+            max_suppression: self.max_suppression,
+            chain_gap: self.chain_gap,
+            dry_run: dry_run.unwrap_or(false),
+            rules,
+            index,
+        }
+    }
+}
+
+fn compile_settings(
+    webhook: &WebhookSpec,
+    max_suppression_seconds: Option<u64>,
+    chain_gap_seconds: Option<u64>,
+    errors: &mut Vec<ConfigError>,
+) -> Settings {
+    let webhook = compile_webhook(webhook, errors);
+    let max_suppression = bounded_seconds(
+        max_suppression_seconds.unwrap_or(DEFAULT_MAX_SUPPRESSION_SECONDS),
+        1,
+        MAX_SUPPRESSION_SECONDS_LIMIT,
+        "max_suppression_seconds",
+        errors,
+    );
+    let chain_gap = bounded_seconds(
+        chain_gap_seconds.unwrap_or(0),
+        0,
+        CHAIN_GAP_SECONDS_LIMIT,
+        "chain_gap_seconds",
+        errors,
+    );
+    Settings {
         webhook,
         max_suppression,
         chain_gap,
-        dry_run: spec.dry_run.unwrap_or(false),
-        rules,
-        index,
-    })
+    }
 }
 
 fn compile_webhook(spec: &WebhookSpec, errors: &mut Vec<ConfigError>) -> Webhook {
@@ -287,15 +337,54 @@ pub fn compile_rules(
     prefix: &str,
     errors: &mut Vec<ConfigError>,
 ) -> (Vec<Rule>, RuleIndex) {
-    let mut rules = Vec::with_capacity(specs.len());
-    let mut index = RuleIndex::default();
-    let mut first_use: HashMap<&str, usize, RandomState> =
-        HashMap::with_capacity_and_hasher(specs.len(), RandomState::default());
+    let mut compiler = RuleCompiler::new(prefix, specs.len());
+    for spec in specs {
+        compiler.add(spec);
+    }
+    let compiled = compiler.finish();
+    errors.extend(compiled.errors);
+    (compiled.rules, compiled.index)
+}
 
-    for (position, spec) in specs.iter().enumerate() {
+/// Compiles rules one at a time, in document order.
+struct RuleCompiler<'a> {
+    prefix: &'a str,
+    position: usize,
+    /// The position of the first rule with each id.
+    first_use: HashMap<Box<str>, usize, RandomState>,
+    compiled: CompiledRules,
+}
+
+/// Rules compiled from a list, with the problems found in it.
+#[derive(Debug, Default)]
+pub struct CompiledRules {
+    pub rules: Vec<Rule>,
+    pub index: RuleIndex,
+    pub errors: Vec<ConfigError>,
+}
+
+impl<'a> RuleCompiler<'a> {
+    fn new(prefix: &'a str, capacity: usize) -> RuleCompiler<'a> {
+        RuleCompiler {
+            prefix,
+            position: 0,
+            first_use: HashMap::with_capacity_and_hasher(capacity, RandomState::default()),
+            compiled: CompiledRules {
+                rules: Vec::with_capacity(capacity),
+                ..CompiledRules::default()
+            },
+        }
+    }
+
+    fn add(&mut self, spec: &RuleSpec) {
+        let prefix = self.prefix;
+        let position = self.position;
+        self.position += 1;
         let path = RulePath { prefix, position };
+        let errors = &mut self.compiled.errors;
+
         validate_id(&spec.id, &path, errors);
-        if let Some(previous) = first_use.insert(spec.id.as_str(), position) {
+        if let Some(previous) = self.first_use.get(spec.id.as_str()) {
             errors.push(ConfigError::new(
                 format!("{path}.id"),
                 format!(
@@ -303,24 +392,68 @@ pub fn compile_rules(
                     spec.id
                 ),
             ));
+        } else {
+            self.first_use.insert(spec.id.as_str().into(), position);
         }
 
-        let Ok(rule_entry) = RuleIndexEntry::try_from(rules.len()) else {
+        let Ok(rule_entry) = RuleIndexEntry::try_from(self.compiled.rules.len()) else {
             errors.push(ConfigError::new(prefix, "too many rules"));
-            break;
+            return;
         };
-        index_matchers(spec, rule_entry, &path, &mut index, errors);
+        index_matchers(spec, rule_entry, &path, &mut self.compiled.index, errors);
         let Some(schedule) = compile_schedule(spec, &path, errors) else {
-            continue;
+            return;
         };
-        rules.push(Rule {
+        self.compiled.rules.push(Rule {
             id: spec.id.clone(),
             dry_run: spec.dry_run.unwrap_or(false),
             schedule,
         });
     }
 
-    (rules, index)
+    fn finish(self) -> CompiledRules {
+        self.compiled
+    }
+}
+
+/// The configuration document as `Snapshot::from_json` reads it: like
+/// `ConfigSpec`, but with the rules compiled while the list is read.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StreamedConfig {
+    webhook: WebhookSpec,
+    max_suppression_seconds: Option<u64>,
+    chain_gap_seconds: Option<u64>,
+    dry_run: Option<bool>,
+    #[serde(default)]
+    rules: CompiledRules,
+}
+
+impl<'de> Deserialize<'de> for CompiledRules {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(RuleListVisitor)
+    }
+}
+
+struct RuleListVisitor;
+
+impl<'de> serde::de::Visitor<'de> for RuleListVisitor {
+    type Value = CompiledRules;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a list of rules")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut sequence: A,
+    ) -> Result<CompiledRules, A::Error> {
+        let mut compiler = RuleCompiler::new("rules", sequence.size_hint().unwrap_or(0));
+        while let Some(spec) = sequence.next_element::<RuleSpec>()? {
+            compiler.add(&spec);
+        }
+        Ok(compiler.finish())
+    }
 }
 
 fn validate_id(id: &str, path: &RulePath<'_>, errors: &mut Vec<ConfigError>) {
@@ -732,6 +865,39 @@ mod tests {
         assert_eq!(
             one_error(&with_rule(r#"{"id":"a","all":true,"time_intervals":[]}"#)),
             "rules[0].time_intervals: list is empty; name at least one interval"
+        );
+    }
+
+    #[test]
+    fn streamed_and_parsed_documents_agree() {
+        let valid = format!(
+            r#"{{"webhook":{{"path":"/a"}},"rules":[{{"id":"a","all":true,{WINDOW}}},{{"id":"b","hosts":["x"],{WINDOW}}}]}}"#
+        );
+        let streamed = Snapshot::from_json(valid.as_bytes()).unwrap();
+        let parsed = compile(&parse_document::<ConfigSpec>(valid.as_bytes()).unwrap()).unwrap();
+        let ids = |snapshot: &Snapshot| {
+            snapshot
+                .rules
+                .iter()
+                .map(|rule| rule.id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(ids(&streamed), ids(&parsed));
+
+        let invalid = r#"{"webhook":{"path":"x"},"rules":[{"id":"a","all":true},{"id":"a","sites":["*.*"],"start":"x","end":"y"},{"id":"a","all":true}]}"#;
+        let streamed_errors = errors(invalid);
+        let parsed_errors: Vec<String> =
+            compile(&parse_document::<ConfigSpec>(invalid.as_bytes()).unwrap())
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(streamed_errors, parsed_errors);
+        assert!(
+            streamed_errors.contains(
+                &"rules[2].id: \"a\" is already the id of rules[0]; ids must be unique".to_string()
+            ),
+            "{streamed_errors:?}"
         );
     }
 
