@@ -12,15 +12,10 @@
 mod common;
 
 use std::fs;
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
 use common::{bootstrap, BootstrapOptions, CountingUpstream, Envoy, WebhookRoute};
-
-const VALIDATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Returns the text of the one YAML literal block (`value: |`) in
 /// envoy/envoy.yaml, which holds the plugin configuration.
@@ -66,37 +61,7 @@ fn inline_rules_match_example_file() {
 
 #[test]
 fn reference_config_passes_envoy_validate() {
-    let envoy_binary = common::envoy_binary();
-    // Validation loads the module, which the configuration names by a path
-    // relative to the repository root.
-    common::wasm_module();
-
-    let mut child = Command::new(&envoy_binary)
-        .args(["--mode", "validate", "--config-path", "envoy/envoy.yaml"])
-        .arg("--use-dynamic-base-id")
-        .current_dir(common::repo_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-
-    let deadline = Instant::now() + VALIDATE_TIMEOUT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("envoy --mode validate did not finish within {VALIDATE_TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-
-    assert!(
-        output.status.success(),
-        "envoy --mode validate rejected envoy/envoy.yaml with {}:\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_envoy_validates("envoy/envoy.yaml");
 }
 
 /// Starts Envoy with `plugin_config` and returns its log, asserting that

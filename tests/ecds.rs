@@ -15,7 +15,6 @@ mod common;
 use std::collections::HashMap;
 use std::io::Write;
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -33,7 +32,6 @@ use common::{unix_now, CountingUpstream, Envoy, WEBHOOK_PATH};
 /// How long a pushed resource may take to change the answers. Envoy reloads
 /// within milliseconds of the rename; the margin is for a loaded machine.
 const UPDATE_TIMEOUT: Duration = Duration::from_secs(15);
-const VALIDATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 fn config_with_rules(rules: &[Value]) -> Value {
     json!({ "webhook": { "path": WEBHOOK_PATH }, "rules": rules })
@@ -335,39 +333,7 @@ fn updates_under_load() {
 
 #[test]
 fn reference_config_passes_envoy_validate() {
-    let envoy_binary = common::envoy_binary();
-    common::wasm_module();
-
-    let mut child = Command::new(&envoy_binary)
-        .args([
-            "--mode",
-            "validate",
-            "--config-path",
-            "envoy/ecds/envoy.yaml",
-        ])
-        .arg("--use-dynamic-base-id")
-        .current_dir(common::repo_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + VALIDATE_TIMEOUT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("envoy --mode validate did not finish within {VALIDATE_TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-
-    assert!(
-        output.status.success(),
-        "envoy --mode validate rejected envoy/ecds/envoy.yaml with {}:\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_envoy_validates("envoy/ecds/envoy.yaml");
 }
 
 /// Runs envoy/ecds/envoy.yaml itself, which loads the example resource from

@@ -12,9 +12,7 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -28,7 +26,6 @@ use common::{unix_now, CountingUpstream, Envoy, WEBHOOK_PATH};
 
 /// How long a test waits for something that takes a few poll periods.
 const SOURCE_TIMEOUT: Duration = Duration::from_secs(20);
-const VALIDATE_TIMEOUT: Duration = Duration::from_secs(60);
 
 const OWN_URL: &str = "https://own.example/";
 const REMOTE_URL: &str = "https://remote.example/";
@@ -355,39 +352,7 @@ fn unknown_source_field_stops_envoy() {
 
 #[test]
 fn reference_config_passes_envoy_validate() {
-    let envoy_binary = common::envoy_binary();
-    common::wasm_module();
-
-    let mut child = Command::new(&envoy_binary)
-        .args([
-            "--mode",
-            "validate",
-            "--config-path",
-            "envoy/rules-source.yaml",
-        ])
-        .arg("--use-dynamic-base-id")
-        .current_dir(common::repo_root())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + VALIDATE_TIMEOUT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            panic!("envoy --mode validate did not finish within {VALIDATE_TIMEOUT:?}");
-        }
-        thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-
-    assert!(
-        output.status.success(),
-        "envoy --mode validate rejected envoy/rules-source.yaml with {}:\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    common::assert_envoy_validates("envoy/rules-source.yaml");
 }
 
 /// Runs envoy/rules-source.yaml itself, with its ports moved to ones the

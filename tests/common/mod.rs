@@ -55,6 +55,51 @@ program_pid=$$
 exec "$@" </dev/null 3<&-
 "#;
 
+/// How long `envoy --mode validate` may take; it loads and compiles the module.
+const VALIDATE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `envoy --mode validate` on a configuration file given relative to
+/// the repository root, and fails with Envoy's output when it is rejected.
+pub fn assert_envoy_validates(config_path: &str) {
+    let envoy_binary = envoy_binary();
+    // Validation loads the module, which the reference configurations name
+    // by a path relative to the repository root.
+    wasm_module();
+
+    let mut child = Command::new(&envoy_binary)
+        .args(["--mode", "validate", "--config-path", config_path])
+        .arg("--use-dynamic-base-id")
+        .current_dir(repo_root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start envoy --mode validate");
+
+    let deadline = Instant::now() + VALIDATE_TIMEOUT;
+    while child
+        .try_wait()
+        .expect("poll envoy --mode validate")
+        .is_none()
+    {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("envoy --mode validate did not finish within {VALIDATE_TIMEOUT:?}");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let output = child
+        .wait_with_output()
+        .expect("read envoy --mode validate output");
+
+    assert!(
+        output.status.success(),
+        "envoy --mode validate rejected {config_path} with {}:\n{}{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
