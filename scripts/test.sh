@@ -39,4 +39,12 @@ if [[ "${CI:-}" == "true" || -n "${FUZZ_SECONDS:-}" ]]; then
 fi
 
 step "cargo test"
-ENVOY_BIN="${ENVOY_BIN:-$repo_root/.tools/bin/envoy}" cargo test
+test_log=$(mktemp)
+trap 'rm -f "$test_log"' EXIT
+test_status=0
+ENVOY_BIN="${ENVOY_BIN:-$repo_root/.tools/bin/envoy}" cargo test 2>&1 | tee "$test_log" || test_status=$?
+
+# One closing line for every test binary together, so the summary a reader
+# (or CI) sees last counts all tests rather than the last binary's.
+awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$test_log"
+exit "$test_status"
