@@ -15,8 +15,6 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -581,32 +579,5 @@ fn gateway_bootstrap(http_filters: Vec<Value>, routes: Vec<Value>, upstream_port
 /// integration tests. The name carries the test process ID, so directories
 /// kept after failures of processes that have exited are removed on first use.
 pub fn unique_work_dir() -> PathBuf {
-    static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
-    static PRUNED: OnceLock<()> = OnceLock::new();
-    let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    PRUNED.get_or_init(|| remove_work_dirs_of_exited_processes(parent));
-
-    let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
-    let directory = parent.join(format!("istio-{}-{id}", std::process::id()));
-    let _ = fs::remove_dir_all(&directory);
-    fs::create_dir_all(&directory).expect("create the Istio work directory");
-    directory
-}
-
-fn remove_work_dirs_of_exited_processes(parent: &Path) {
-    let Ok(entries) = fs::read_dir(parent) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("istio-")
-            .and_then(|rest| rest.split('-').next())
-        else {
-            continue;
-        };
-        if !Path::new("/proc").join(pid).exists() {
-            let _ = fs::remove_dir_all(entry.path());
-        }
-    }
+    super::unique_work_dir_named("istio")
 }

@@ -701,31 +701,35 @@ fn spawn_from_lasting_thread(command: Command) -> std::io::Result<Child> {
 /// process ID, so directories left by processes that have exited (those of
 /// Envoys in a `static`, or kept after a failure) are removed on first use.
 fn unique_work_dir() -> PathBuf {
+    unique_work_dir_named("envoy")
+}
+
+/// Creates an empty directory `<prefix>-<pid>-<n>` as `unique_work_dir` does;
+/// `prefix` must not contain `-`.
+pub fn unique_work_dir_named(prefix: &str) -> PathBuf {
     static NEXT_ID: AtomicUsize = AtomicUsize::new(0);
     static PRUNED: OnceLock<()> = OnceLock::new();
     let parent = Path::new(env!("CARGO_TARGET_TMPDIR"));
     PRUNED.get_or_init(|| remove_work_dirs_of_exited_processes(parent));
 
     let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
-    let directory = parent.join(format!("envoy-{}-{id}", std::process::id()));
+    let directory = parent.join(format!("{prefix}-{}-{id}", std::process::id()));
     let _ = fs::remove_dir_all(&directory);
-    fs::create_dir_all(&directory).expect("create the Envoy work directory");
+    fs::create_dir_all(&directory).expect("create the test work directory");
     directory
 }
 
+/// Removes every `<prefix>-<pid>-<n>` directory whose process has exited.
 fn remove_work_dirs_of_exited_processes(parent: &Path) {
     let Ok(entries) = fs::read_dir(parent) else {
         return;
     };
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name
-            .strip_prefix("envoy-")
-            .and_then(|rest| rest.split('-').next())
-        else {
+        let Some(pid) = name.split('-').nth(1) else {
             continue;
         };
-        if !Path::new("/proc").join(pid).exists() {
+        if pid.bytes().all(|byte| byte.is_ascii_digit()) && !Path::new("/proc").join(pid).exists() {
             let _ = fs::remove_dir_all(entry.path());
         }
     }
